@@ -1,0 +1,1 @@
+"""Subcommands of `factory-ai` (see factory_ai.cli)."""

@@ -1,0 +1,1 @@
+"""Inspection: the torch defect classifier (supervised + good-only anomaly score, calibrated)."""

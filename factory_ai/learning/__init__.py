@@ -1,0 +1,1 @@
+"""Learning: the feedback learner (threshold recalibration, gated fine-tuning, precision estimates)."""

@@ -1,0 +1,1 @@
+"""Planning: intercept a moving part, jerk-limited collision-free reject trajectories, scheduling."""

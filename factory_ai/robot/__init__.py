@@ -1,0 +1,1 @@
+"""Robot model: URDF loading, forward kinematics, Jacobians (single and batched torch) and IK."""
