@@ -30,6 +30,7 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
         *tree("urdf"),
         *tree("config"),
+        *tree("worlds"),
     ],
     # Only what every install path agrees on: ROS users get numpy/scipy/opencv from rosdep,
     # pip users get pinned versions from requirements.txt. A pin here would fight the distro.
