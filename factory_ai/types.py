@@ -86,6 +86,14 @@ class PartObservation:
     fully_in_view: bool = True
     crop: np.ndarray | None = None  # canonical crop for the classifier, HxWx3 uint8 (RGB)
     frame_id: str = "base_link"
+    # Where `crop` was cut (the arguments of vision.canonical_crop), so a consumer that gets the
+    # frame and the observation separately (the ROS classifier node) cuts the identical crop:
+    # centre (u, v) px, image direction of the crop's x axis (rad, from +u towards +v), side of
+    # the frame region covered (px). None / NaN when unknown.
+    crop_center_px: np.ndarray | None = None
+    crop_angle_rad: float = float("nan")
+    crop_extent_px: float = float("nan")
+    shape: str = "unknown"  # outline class the vision recognised: "washer", "hex_nut", "bracket"
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,11 @@ class PickOutcome:
     # Part centre relative to the cup at grasp, in the base frame (m); None if never held.
     offset_part_cup_base_m: np.ndarray | None = None
     predicted_grasp_time_s: float = float("nan")
+    # For the learner's process estimate (factory_ai.learning.process): the belt speed the
+    # planner predicted the part with (m/s, before any speed correction) and the lead time
+    # from the observation the plan used to the predicted grasp (s).
+    v_belt_pred_mps: float = float("nan")
+    lead_time_s: float = float("nan")
 
 
 @dataclass(frozen=True)
