@@ -20,6 +20,9 @@ demo: venv
 test: venv
 	MUJOCO_GL=$${MUJOCO_GL:-egl} $(PY) -m pytest -q
 
+test-compat:
+	bash scripts/compat_test.sh
+
 test-slow: venv
 	MUJOCO_GL=$${MUJOCO_GL:-egl} $(PY) -m pytest -q -m slow
 
