@@ -38,6 +38,9 @@ class ConveyorDescription:
     speed_mps: float
     frame_height_m: float
     rail_height_m: float
+    # Stretch of belt (m along +x of the belt pose, from its centre) where the arm may pick:
+    # keeps the arm out of the camera's view so it never hides or poses as a part.
+    pick_zone_m: tuple[float, float] = (-float("inf"), float("inf"))
 
     @property
     def direction_world(self) -> np.ndarray:
@@ -208,7 +211,10 @@ def load_cell_description(path: str | Path | None = None) -> CellDescription:
         speed_mps=c.number("speed_mps", lo=0.0, hi=2.0),
         frame_height_m=c.number("frame_height_m", lo=0.0, hi=2.0, default=0.12),
         rail_height_m=c.number("rail_height_m", lo=-1e-9, hi=0.5, default=0.02),
+        pick_zone_m=tuple(c.vector("pick_zone_m", 2, default=[-1e9, 1e9])),
     )
+    if conveyor.pick_zone_m[0] >= conveyor.pick_zone_m[1]:
+        raise c.fail("pick_zone_m", f"must be [start, end] with start < end, got {list(conveyor.pick_zone_m)}")
 
     b = root.child("reject_bin")
     reject_bin = RejectBinDescription(

@@ -50,11 +50,13 @@ class RunRecorder:
 
     def metrics(self) -> dict:
         """The run's headline figures (see README: metrics.json)."""
-        recs = list(self.parts.values())
+        # Scored over parts whose fate is known (binned, escaped or fell); parts still on the belt
+        # when the run stops are left out.
+        recs = [r for r in self.parts.values() if r.left_cell_s is not None]
         defective = [r for r in recs if r.defective]
         good = [r for r in recs if not r.defective]
         rejected = sum(r.in_bin for r in defective)
-        escaped = sum((not r.in_bin) and r.alarm is None and r.left_cell_s is not None for r in defective)
+        escaped = sum((not r.in_bin) and r.alarm is None for r in defective)
         false_rejects = sum(r.in_bin for r in good)
         attempts = len(self.pick_attempts)
         successes = sum(ok for _, ok in self.pick_attempts)

@@ -405,8 +405,12 @@ class RejectPlanner:
                 c = nearest
                 while c < s.size - 1 and good[c + 1]:
                     c += 1
-                lo[b, i] = s[a] + cfg.window_margin_m
-                hi[b, i] = s[c] - cfg.window_margin_m
+                # The cell's pick zone keeps the arm out of the camera view (config/cell.yaml).
+                zone_lo, zone_hi = cv.pick_zone_m
+                lo[b, i] = max(s[a] + cfg.window_margin_m, zone_lo)
+                hi[b, i] = min(s[c] - cfg.window_margin_m, zone_hi)
+                if hi[b, i] <= lo[b, i]:
+                    lo[b, i] = hi[b, i] = np.nan
         out = (lat, speeds, lo, hi)
         _WINDOW_CACHE[key] = out
         return out

@@ -273,3 +273,16 @@ def test_duration_estimate_ranks_like_ruckig():
     np.testing.assert_allclose(q[0], q0, atol=1e-9)
     np.testing.assert_allclose(q[1], q1, atol=1e-9)
     np.testing.assert_allclose(qd[1], v1, atol=1e-9)
+
+
+def test_grasps_stay_in_the_cells_pick_zone_out_of_the_camera_view(planner):
+    """The arm must not pick where the camera looks: it would hide parts or be seen as one."""
+    zone_lo, zone_hi = planner.cell.conveyor.pick_zone_m
+    for lateral in (-0.1, 0.0, 0.1):
+        for v in (0.1, 0.3, 0.5):
+            win = planner.pick_window(lateral, v)
+            assert win is not None
+            assert zone_lo <= win[0] < win[1] <= zone_hi
+    plan = planner.plan(rest_state(), [observation(1, s_m=-0.45, v_mps=0.3)], now_s=0.0)[0]
+    assert plan.status == RejectStatus.PLANNED
+    assert plan.p_grasp_base_m[0] >= zone_lo - 1e-6
