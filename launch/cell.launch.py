@@ -7,6 +7,13 @@
 
 With autostart:=true (default) each node is configured at start and activated as soon as it
 reaches 'inactive'; with autostart:=false drive them with `ros2 lifecycle set`.
+
+With planning_backend:=moveit the planner also checks its trajectories with MoveIt, and this
+file starts move_group (moveit.launch.py, in the root namespace where the planner's default
+MoveIt topic and service names point) unless launch_move_group:=false says the cell runs one:
+
+    ros2 launch factory_ai cell.launch.py planning_backend:=moveit use_rviz:=true
+    ros2 launch factory_ai cell.launch.py planning_backend:=moveit launch_move_group:=false
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
+from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
@@ -32,10 +40,11 @@ def _launch_setup(context: LaunchContext) -> list[Any]:
     namespace = arg("namespace")
     use_sim_time = is_true(arg("use_sim_time"))
     urdf = arg("urdf")
+    backend = arg("planning_backend")
     overrides = {
         "trajectory_planner_node": {
             "controller_action": arg("controller_action"),
-            "planning_backend": arg("planning_backend"),
+            "planning_backend": backend,
             "urdf_path": urdf,
         },
     }
@@ -51,6 +60,21 @@ def _launch_setup(context: LaunchContext) -> list[Any]:
                 namespace=namespace,
                 parameters=[{"robot_description": Path(urdf).read_text(), "use_sim_time": use_sim_time}],
                 output="screen",
+            )
+        )
+    if backend == "moveit" and is_true(arg("launch_move_group")):
+        planner = node_parameters(arg("params_file"), "trajectory_planner_node")
+        actions.append(
+            IncludeLaunchDescription(
+                PythonLaunchDescriptionSource(
+                    PathJoinSubstitution([FindPackageShare(PACKAGE), "launch", "moveit.launch.py"]).perform(context)
+                ),
+                launch_arguments={
+                    "use_rviz": arg("use_rviz"),
+                    "use_sim_time": arg("use_sim_time"),
+                    "urdf": urdf,  # the planner's robot and MoveIt's are one file
+                    "moveit_config_dir": str(planner.get("moveit_config_dir", "")),
+                }.items(),
             )
         )
     return actions
@@ -95,6 +119,17 @@ def generate_launch_description() -> LaunchDescription:
                 default_value="builtin",
                 choices=["builtin", "moveit"],
                 description="builtin: our intercept planner only; moveit: also validate with MoveIt (see README)",
+            ),
+            DeclareLaunchArgument(
+                "launch_move_group",
+                default_value="true",
+                description="with planning_backend:=moveit, also start move_group (moveit.launch.py); "
+                "false when the cell already runs one; ignored for builtin",
+            ),
+            DeclareLaunchArgument(
+                "use_rviz",
+                default_value="false",
+                description="start RViz with the move_group this file starts (planning_backend:=moveit)",
             ),
             DeclareLaunchArgument(
                 "start_robot_state_publisher",

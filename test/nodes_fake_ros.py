@@ -111,8 +111,8 @@ class Subscription(Entity):
 
 
 class Publisher(Entity):
-    def __init__(self, node: Any, topic: str) -> None:
-        self.node, self.topic, self.enabled = node, topic, False
+    def __init__(self, node: Any, topic: str, qos: Any = None) -> None:
+        self.node, self.topic, self.enabled, self.qos = node, topic, False, qos
 
     def publish(self, msg: Any) -> None:
         if self.enabled:  # lifecycle publishers drop messages while inactive
@@ -224,7 +224,7 @@ class LifecycleNode:
 
     # entities
     def create_lifecycle_publisher(self, cls: Any, topic: str, qos: Any) -> Publisher:
-        pub = Publisher(self, BUS.resolve(topic))
+        pub = Publisher(self, BUS.resolve(topic), qos)
         self._publishers.append(pub)
         return pub
 
@@ -399,11 +399,13 @@ class AsyncParameterClient:
 
 
 def _message_modules() -> dict[str, types.ModuleType]:
-    """sensor_msgs.msg, std_srvs.srv, control_msgs.action, ... with strict rosidl-like classes."""
+    """sensor_msgs.msg, std_srvs.srv, control_msgs.action, moveit_msgs.msg/srv, ... with strict
+    rosidl-like classes."""
     from factory_ai.nodes import convert
+    from factory_ai.nodes.moveit_msg_defs import MOVEIT_TYPE_NAMES, register_moveit_types
 
-    store = convert.rosbags_types().typestore
-    full_names = list(convert.TYPE_NAMES.values())
+    store = register_moveit_types(convert.rosbags_types().typestore)
+    full_names = sorted({*convert.TYPE_NAMES.values(), *MOVEIT_TYPE_NAMES.values()})
     classes = strict_rclpy_classes(store, full_names)
     mods: dict[str, types.ModuleType] = {}
     for full, cls in classes.items():
@@ -448,7 +450,12 @@ def install(monkeypatch: Any) -> Bus:
         "tf2_ros": m("tf2_ros"),
     }
     mods["rclpy.executors"].ExternalShutdownException = type("ExternalShutdownException", (Exception,), {})
-    mods["rclpy.qos"].qos_profile_sensor_data = "sensor_data"
+    qos = mods["rclpy.qos"]
+    qos.qos_profile_sensor_data = "sensor_data"
+    qos.QoSProfile = lambda **kw: types.SimpleNamespace(**kw)
+    qos.HistoryPolicy = enum.Enum("HistoryPolicy", "KEEP_LAST KEEP_ALL")
+    qos.ReliabilityPolicy = enum.Enum("ReliabilityPolicy", "RELIABLE BEST_EFFORT")
+    qos.DurabilityPolicy = enum.Enum("DurabilityPolicy", "TRANSIENT_LOCAL VOLATILE")
     mods["rclpy.time"].Time = lambda *a, **k: 0
     mods["rclpy.task"].Future = Future
     act = mods["rclpy.action"]

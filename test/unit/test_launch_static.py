@@ -25,6 +25,7 @@ MINE = {"cell.launch.py", "twin.launch.py", "mock_control.launch.py"}
 REQUIRED_ARGS = {
     "cell.launch.py": {
         "params_file", "urdf", "namespace", "camera", "use_sim_time", "controller_action", "autostart", "planning_backend",
+        "launch_move_group", "use_rviz",
     },  # fmt: skip
     "twin.launch.py": {"params_file", "namespace", "controller_action", "autostart"},
     "mock_control.launch.py": {"urdf", "controllers_file", "params_file", "namespace", "autostart"},
@@ -187,6 +188,26 @@ def test_cell_launch_autostart_configures_then_activates(fake_launch):
     vision = _by_type(actions, "LifecycleNode")[0]
     assert ("camera/image_raw", "/cam/color/image_raw") in vision.kwargs["remappings"]
     assert not _by_type(actions, "EmitEvent") and not _by_type(actions, "Node")
+
+
+def test_cell_launch_starts_move_group_only_for_the_moveit_backend(fake_launch):
+    actions, context = _run("cell.launch.py")
+    assert context["launch_move_group"] == "true" and context["planning_backend"] == "builtin"
+    assert not _by_type(actions, "IncludeLaunchDescription")  # builtin: no MoveIt at all
+    actions, context = _run("cell.launch.py", planning_backend="moveit", use_rviz="true", use_sim_time="true")
+    (include,) = _by_type(actions, "IncludeLaunchDescription")
+    assert Path(include.args[0].args[0]) == ROOT / "launch" / "moveit.launch.py"
+    args = dict(include.kwargs["launch_arguments"])
+    assert (args["use_rviz"], args["use_sim_time"]) == ("true", "true")
+    assert args["urdf"] == context["urdf"] and Path(args["urdf"]).is_file()
+    yaml_planner = yaml.safe_load((ROOT / "config" / "nodes.yaml").read_text())["trajectory_planner_node"]
+    assert args["moveit_config_dir"] == yaml_planner["ros__parameters"]["moveit_config_dir"]
+    planner = _by_type(actions, "LifecycleNode")[2].kwargs["parameters"][0]
+    assert planner["planning_backend"] == "moveit"
+    # The integrator's cell already runs move_group: only our nodes start.
+    actions, _ = _run("cell.launch.py", planning_backend="moveit", launch_move_group="false")
+    assert not _by_type(actions, "IncludeLaunchDescription")
+    assert _by_type(actions, "LifecycleNode")[2].kwargs["parameters"][0]["planning_backend"] == "moveit"
 
 
 def test_twin_launch_runs_the_twin_on_wall_time_and_the_cell_on_sim_time(fake_launch):

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NODES_DIR = ROOT / "factory_ai" / "nodes"
 NODE_FILES = sorted(NODES_DIR.glob("*_node.py"))
 ROS_ONLY_MODULES = {"common"}  # helpers that import rclpy at module level; node modules too
-ABSOLUTE_TOPICS = {"/diagnostics", "/clock"}  # global by ROS convention
+ABSOLUTE_TOPICS = {"/diagnostics", "/clock", "/planning_scene"}  # global by ROS / MoveIt convention
 BACKEND_PARAMS = {"moveit_config_dir", "moveit_group", "moveit_scene_service"}  # read by nodes/moveit_backend.py
 EXPECTED_NODES = {"vision_node", "defect_classifier_node", "trajectory_planner_node", "feedback_learner_node", "twin_node"}
 
