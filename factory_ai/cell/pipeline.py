@@ -68,6 +68,13 @@ class Commands:
     pick_failures: list[int] = field(default_factory=list)
 
 
+def _motion_start_s(traj: JointTrajectory, now_s: float) -> float:
+    """Cell-clock time the arm starts moving on `traj` (a plan may wait for its part first)."""
+    moving = np.flatnonzero(np.max(np.abs(traj.qd_radps), axis=1) > 1e-3)
+    t0 = traj.start_stamp_s if traj.start_stamp_s > 0.0 else now_s
+    return t0 + float(traj.t_s[moving[0]]) if moving.size else now_s
+
+
 class InspectionStage:
     """Classify every track once it is fully in view, over a few views, most doubtful view wins."""
 
@@ -162,7 +169,7 @@ class RejectScheduler:
         self.active = first
         self.phase = "approach"
         if not same_target:
-            self.cycle_start_s = now_s
+            self.cycle_start_s = _motion_start_s(first.trajectory, now_s)
         for tid, p in self.pending.items():
             o = p.observation
             self._planned_obs[tid] = np.r_[o.p_base_m, o.stamp_s]
@@ -250,6 +257,8 @@ class CellPipeline:
         for o in observations:
             self.observations[o.track_id] = o
             self.scheduler.update_track(o)
+        if self.learner is not None:  # promotions and rollbacks swap the live model
+            self.inspection.classifier = self.learner.live_model
         verdicts = self.inspection.process(observations, stamp_s)
         self.perception_ms.append((time.perf_counter() - t0) * 1e3)
         by_id = {o.track_id: o for o in observations}
@@ -281,6 +290,10 @@ class CellPipeline:
         """Feed a downstream inspection label to the learner."""
         if self.learner is not None:
             self.learner.record_label(label)
+
+    def learn(self) -> Any:
+        """Let the learner recalibrate / fine-tune if due (off the hot path: call between parts)."""
+        return self.learner.maybe_update() if self.learner is not None else None
 
     def forget(self, track_id: int) -> None:
         """Drop a track's state once its part has left the cell."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from factory_ai.cell.pipeline import CellPipeline
 from factory_ai.cell.report import PartRecord, RunRecorder
-from factory_ai.types import InspectionLabel, PickOutcome, PickResult
+from factory_ai.types import DefectType, DefectVerdict, InspectionLabel, PickOutcome, PickResult
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class RunConfig:
     snapshot_every_s: float = 30.0
     max_examples: int = 12
     associate_radius_m: float = 0.03  # ground-truth matching of tracks, for scoring only
+    learn_every_s: float = 5.0  # sim seconds between learner updates (taken while the arm is idle)
 
 
 @dataclass
@@ -45,6 +46,35 @@ class _PickWatch:
     offset_m: np.ndarray | None = None
     v_belt_pred_mps: float = float("nan")
     lead_time_s: float = float("nan")
+
+
+class GroundTruthInspector:
+    """Inspection by the twin's ground truth: a diagnostic upper bound, not a classifier.
+
+    It isolates the motion side (vision, planning, execution, process learning) from classifier
+    errors, e.g. to measure reject capacity and pick precision. It needs the run's track-to-part
+    association, so it only exists in the simulated run (`factory-ai demo --inspection truth`).
+    """
+
+    def __init__(self) -> None:
+        self.run: SimulatedRun | None = None
+
+    def classify(self, crops: list[np.ndarray], track_ids: list[int], stamp_s: float) -> list[DefectVerdict]:
+        """Verdicts from the ground truth of the parts the tracks were matched to."""
+        assert self.run is not None, "attach the inspector to a SimulatedRun first"
+        truths = self.run._truth_by_id()
+        out = []
+        for tid in track_ids:
+            pid = self.run._part_of(tid)
+            truth = truths.get(pid) if pid is not None else None
+            if truth is None:  # unmatched track: doubtful, never a silent pass
+                out.append(DefectVerdict(tid, stamp_s, 0.5, DefectType.ANOMALY, 0.5, 0.5, reject=False, uncertain=True))
+                continue
+            bad = bool(truth.defective)
+            dtype = truth.defect_type if bad else DefectType.OK
+            p = 1.0 if bad else 0.0
+            out.append(DefectVerdict(tid, stamp_s, p, dtype, p, p, reject=bad))
+        return out
 
 
 class SimulatedRun:
@@ -69,6 +99,20 @@ class SimulatedRun:
         self._watch: _PickWatch | None = None
         self._n_events = 0
         self._left = 0
+        # Scoring needs each track's true part before the pipeline judges it: match tracks to
+        # ground truth right after the tracker, before the classifier sees them.
+        tracker = pipeline.tracker
+        run = self
+
+        class _ScoredTracker:
+            def update(self, rgb: np.ndarray, stamp_s: float) -> list:
+                observations = tracker.update(rgb, stamp_s)
+                run._associate(observations, run._truth_by_id())
+                return observations
+
+        pipeline.tracker = _ScoredTracker()
+        if isinstance(getattr(pipeline.inspection, "classifier", None), GroundTruthInspector):
+            pipeline.inspection.classifier.run = self
         self._labelled: set[int] = set()
 
     # -- ground-truth helpers (scoring only) -------------------------------------------------
@@ -104,6 +148,7 @@ class SimulatedRun:
         wall0 = time.perf_counter()
         next_frame = sim.time_s
         next_snapshot = sim.time_s + 2.0
+        next_learn = sim.time_s + cfg.learn_every_s
         while self._left < cfg.n_parts and sim.time_s < cfg.max_sim_time_s:
             sim.step(cfg.control_dt_s)
             now = sim.time_s
@@ -119,6 +164,9 @@ class SimulatedRun:
                 self._process_frame(frame.rgb, stamp)
             self._tick(now)
             self._consume_events(now)
+            if now >= next_learn and self.pipeline.scheduler.active is None:
+                next_learn = now + cfg.learn_every_s
+                self._learn(now)
             if progress is not None:
                 progress(self.recorder, now)
         self.recorder.sim_time_s = sim.time_s
@@ -131,9 +179,15 @@ class SimulatedRun:
                 self.recorder.parts[pid].alarm = self.recorder.parts[pid].alarm or a.kind
         return self.recorder.metrics()
 
+    def _learn(self, now: float) -> None:
+        self.pipeline.learn()
+        learner = self.pipeline.learner
+        if learner is not None:
+            self.recorder.thresholds.append((now, float(learner.threshold)))
+            self.recorder.corrections.append((now, learner.corrections.as_dict()))
+
     def _process_frame(self, rgb: np.ndarray, stamp_s: float) -> None:
         observations, verdicts, alarms = self.pipeline.on_frame(rgb, stamp_s)
-        self._associate(observations, self._truth_by_id())
         for v in verdicts:
             pid = self._part_of(v.track_id)
             rec = self.recorder.parts.get(pid) if pid is not None else None
