@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import logging
 import shutil
 from pathlib import Path
@@ -27,9 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "new-defect: an unseen defect type appears halfway")
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory")
     parser.add_argument("--weights", type=Path, default=None, help="classifier weights (default: shipped)")
-    parser.add_argument("--inspection", choices=("model", "truth"), default="model",
-                        help="model: the defect classifier (default); truth: the twin's ground truth, a "
-                        "diagnostic upper bound that isolates vision, planning and execution (no learner)")
+    parser.add_argument("--inspection", choices=("auto", "model", "truth"), default="auto",
+                        help="model: the defect classifier with its shipped (or --weights) model and the "
+                        "feedback learner; truth: the twin's ground truth, a diagnostic upper bound that "
+                        "isolates vision, planning and execution (no learner); auto (default): model when "
+                        "the classifier and its weights are installed, else truth (and says so)")
     parser.add_argument("--no-mcap", action="store_true", help="skip the MCAP log")
     parser.add_argument("--no-progress", action="store_true", help="no live progress bar")
 
@@ -39,6 +42,20 @@ def _perturbed_camera(cell, dx_m: float, dy_m: float):
     T = cell.camera.T_base_camera.copy()
     T[:2, 3] += (dx_m, dy_m)
     return dataclasses.replace(cell, camera=dataclasses.replace(cell.camera, T_base_camera=T))
+
+
+def _classifier_available(weights: Path | None) -> bool:
+    """True when the classifier package and a model file (given or shipped) are installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("factory_ai.inspection.classifier") is None and not hasattr(
+        importlib.import_module("factory_ai.inspection"), "DefectClassifier"
+    ):
+        return False
+    if weights is not None:
+        return weights.is_file()
+    shipped = Path(importlib.util.find_spec("factory_ai.inspection").origin).parent / "weights" / "model.pt"
+    return shipped.is_file()
 
 
 def build_run(args: argparse.Namespace):
@@ -68,6 +85,11 @@ def build_run(args: argparse.Namespace):
     planner = RejectPlanner(robot, cell, limits)
     args.out.mkdir(parents=True, exist_ok=True)
     config = PipelineConfig()
+    if args.inspection == "auto":
+        args.inspection = "model" if _classifier_available(args.weights) else "truth"
+        if args.inspection == "truth":
+            log.warning("no defect classifier model is installed yet: inspecting with the twin's ground truth "
+                        "(a diagnostic upper bound; the learner is off). Pass --weights FILE to use a model.")
     if args.inspection == "truth":
         from factory_ai.cell.simulated import GroundTruthInspector
 
