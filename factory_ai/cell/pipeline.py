@@ -128,6 +128,7 @@ class RejectScheduler:
         self._planned_obs: dict[int, np.ndarray] = {}
         self.replan_ms: list[float] = []
         self.cycle_start_s: float | None = None
+        self.cycles_s: list[float] = []  # motion start to release, per rejected part (s)
 
     def add(self, observation: PartObservation, verdict: DefectVerdict) -> None:
         """A part to reject (new or updated verdict)."""
@@ -194,11 +195,17 @@ class RejectScheduler:
                 elif now_s >= a.suction_off_s:
                     out.suction_on = False
                     out.released.append(a.track_id)
+                    if self.cycle_start_s is not None:
+                        self.cycles_s.append(now_s - self.cycle_start_s)
                     self.pending.pop(a.track_id, None)
                     self._planned_obs.pop(a.track_id, None)
                     self.active = None
                     self.phase = "idle"
                     self._need_replan = bool(self.pending)
+        if out.released or out.pick_failures:
+            # Replan on the next tick, after the caller has fed these outcomes to the learner,
+            # so the next plan uses the corrections they produce.
+            return out
         movable = self.active is None or (
             self.phase == "approach" and now_s < self.active.grasp_time_s - self.config.commit_before_grasp_s
         )
@@ -242,6 +249,7 @@ class CellPipeline:
         self.observations: dict[int, PartObservation] = {}
         self.alarms: list[Alarm] = []
         self.perception_ms: list[float] = []
+        self._applied: dict[int, Any] = {}  # track id -> learner corrections its plan used
 
     def on_frame(self, rgb: np.ndarray, stamp_s: float) -> tuple[list[PartObservation], list[DefectVerdict], list[Alarm]]:
         """Process one camera frame: track, classify new views, queue rejects."""
@@ -257,8 +265,9 @@ class CellPipeline:
         for o in observations:
             self.observations[o.track_id] = o
             self.scheduler.update_track(o)
-        if self.learner is not None:  # promotions and rollbacks swap the live model
-            self.inspection.classifier = self.learner.live_model
+        live = getattr(self.learner, "live_model", None)
+        if live is not None:  # promotions and rollbacks swap the live model
+            self.inspection.classifier = live
         verdicts = self.inspection.process(observations, stamp_s)
         self.perception_ms.append((time.perf_counter() - t0) * 1e3)
         by_id = {o.track_id: o for o in observations}
@@ -276,13 +285,17 @@ class CellPipeline:
         """Advance the scheduler; alarms it raises are kept for the report."""
         cmds = self.scheduler.tick(now_s, state, vacuum_on, part_held)
         self.alarms.extend(cmds.alarms)
+        active = self.scheduler.active
+        if cmds.trajectory is not None and active is not None and hasattr(self.learner, "corrections"):
+            # What this plan was made with: the learner must not count it twice.
+            self._applied[active.track_id] = self.learner.corrections
         return cmds
 
     def on_pick_outcome(self, outcome: PickOutcome) -> None:
         """Feed a pick outcome to the learner; apply the corrections it returns to the planner."""
         if self.learner is None or outcome.result == PickResult.NOT_ATTEMPTED:
             return
-        corrections = self.learner.record_pick(outcome)
+        corrections = self.learner.record_pick(outcome, self._applied.pop(outcome.track_id, None))
         if corrections is not None and hasattr(self.planner, "set_corrections"):
             self.planner.set_corrections(corrections)
 

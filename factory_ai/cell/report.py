@@ -79,6 +79,7 @@ class RunRecorder:
             "sim_speed_x_realtime": self.sim_time_s / self.wall_time_s if self.wall_time_s > 0 else 0.0,
             "pick_error_mm_first_20": float(np.mean(errs[:20])) if errs else None,
             "pick_error_mm_last_20": float(np.mean(errs[-20:])) if errs else None,
+            "pick_errors_mm": [round(e, 3) for e in errs],
             "perception_latency_ms_p95": float(np.percentile(self.perception_ms, 95)) if self.perception_ms else None,
             "replan_latency_ms_p95": float(np.percentile(self.replan_ms, 95)) if self.replan_ms else None,
         }

@@ -173,6 +173,7 @@ class SimulatedRun:
         self.recorder.wall_time_s = time.perf_counter() - wall0
         self.recorder.perception_ms = list(self.pipeline.perception_ms)
         self.recorder.replan_ms = list(self.pipeline.scheduler.replan_ms)
+        self.recorder.reject_cycles_s = list(self.pipeline.scheduler.cycles_s)
         for a in self.pipeline.alarms:
             pid = self._part_of(a.track_id) if a.track_id >= 0 else None
             if pid is not None and pid in self.recorder.parts:
@@ -210,6 +211,12 @@ class SimulatedRun:
         suction = sim.suction()
         held = suction.held_part_id is not None
         cmds = self.pipeline.tick(now, state, suction.vacuum_on, held)
+        # Outcomes first: they belong to the plan that was active before this tick, and the
+        # same tick may already carry the next plan.
+        for tid in cmds.released:
+            self._pick_done(tid, now, PickResult.IN_BIN)
+        for tid in cmds.pick_failures:
+            self._pick_done(tid, now, PickResult.MISSED)
         if cmds.trajectory is not None:
             sim.execute(cmds.trajectory)
             active = self.pipeline.scheduler.active
@@ -231,10 +238,6 @@ class SimulatedRun:
                 w.offset_m = np.asarray(truth.p_base_m, dtype=float)[:3] - tip
                 w.offset_m[2] = 0.0
                 self.recorder.pick_errors_mm.append((now, float(np.linalg.norm(w.offset_m[:2]) * 1e3)))
-        for tid in cmds.released:
-            self._pick_done(tid, now, PickResult.IN_BIN)
-        for tid in cmds.pick_failures:
-            self._pick_done(tid, now, PickResult.MISSED)
         for a in cmds.alarms:
             self.recorder.alarms.append((a.stamp_s, a.track_id, a.kind))
             if self.logger is not None:
@@ -245,8 +248,6 @@ class SimulatedRun:
     def _pick_done(self, track_id: int, now: float, result: PickResult) -> None:
         w = self._watch
         self.recorder.pick_attempts.append((now, result == PickResult.IN_BIN))
-        if result == PickResult.IN_BIN and self.pipeline.scheduler.cycle_start_s is not None:
-            self.recorder.reject_cycles_s.append(now - self.pipeline.scheduler.cycle_start_s)
         offset = w.offset_m if (w is not None and w.track_id == track_id) else None
         outcome = PickOutcome(
             track_id=track_id,

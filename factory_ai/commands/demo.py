@@ -21,7 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Demo options."""
     parser.add_argument("--parts", type=int, default=200, help="parts to see leave the cell (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the twin (default 0)")
-    parser.add_argument("--defect-rate", type=float, default=0.10, help="share of defective parts (default 0.10)")
+    parser.add_argument("--defect-rate", type=float, default=None,
+                        help="share of defective parts (default 0.10; 0.30 in the drift scenario, so its "
+                        "first and last 20 picks are different picks)")
     parser.add_argument("--belt-speed", type=float, default=None, help="m/s (default: config/cell.yaml)")
     parser.add_argument("--scenario", choices=SCENARIOS, default="default",
                         help="drift: camera 5 mm off + 40 ms unmodelled latency; "
@@ -31,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inspection", choices=("auto", "model", "truth"), default="auto",
                         help="model: the defect classifier with its shipped (or --weights) model and the "
                         "feedback learner; truth: the twin's ground truth, a diagnostic upper bound that "
-                        "isolates vision, planning and execution (no learner); auto (default): model when "
+                        "isolates vision, planning and execution (process learning only); auto (default): model when "
                         "the classifier and its weights are installed, else truth (and says so)")
     parser.add_argument("--no-mcap", action="store_true", help="skip the MCAP log")
     parser.add_argument("--no-progress", action="store_true", help="no live progress bar")
@@ -68,6 +70,8 @@ def build_run(args: argparse.Namespace):
     from factory_ai.sim import CellSim, SimConfig
     from factory_ai.vision import PartTracker
 
+    if args.defect_rate is None:
+        args.defect_rate = 0.30 if args.scenario == "drift" else 0.10
     cell = load_cell_description()
     true_cell = cell
     frame_delay_s = 0.0
@@ -89,12 +93,14 @@ def build_run(args: argparse.Namespace):
         args.inspection = "model" if _classifier_available(args.weights) else "truth"
         if args.inspection == "truth":
             log.warning("no defect classifier model is installed yet: inspecting with the twin's ground truth "
-                        "(a diagnostic upper bound; the learner is off). Pass --weights FILE to use a model.")
+                        "(a diagnostic upper bound; only process corrections are learnt). Pass --weights FILE to use a model.")
     if args.inspection == "truth":
         from factory_ai.cell.simulated import GroundTruthInspector
 
-        learner = None
-        pipeline = CellPipeline(PartTracker(cell), GroundTruthInspector(), planner, None, config)
+        from factory_ai.learning.process import ProcessLearner
+
+        learner = ProcessLearner()  # no classifier to tune: process corrections only
+        pipeline = CellPipeline(PartTracker(cell), GroundTruthInspector(), planner, learner, config)
     else:
         from factory_ai.inspection import DefectClassifier
         from factory_ai.learning import FeedbackLearner
@@ -141,14 +147,14 @@ def run(args: argparse.Namespace) -> int:
     if learner is not None:
         metrics["learner"] = learner.summary()
     write_json_atomic(args.out / "metrics.json", metrics)
-    write_report(args.out, driver.recorder, {k: v for k, v in metrics.items() if not isinstance(v, dict)},
+    write_report(args.out, driver.recorder, {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))},
                  title=f"factory_ai demo ({args.scenario}, seed {args.seed})")
     for k in ("parts", "defective", "rejected", "escaped", "alarms", "false_rejects", "pick_success_rate",
               "rejects_per_min", "sim_speed_x_realtime", "pick_error_mm_first_20", "pick_error_mm_last_20"):
         print(f"{k:>24}: {metrics.get(k)}")
     print(f"wrote {args.out / 'metrics.json'}, {args.out / 'report.html'}" + ("" if args.no_mcap else f", {args.out / 'run.mcap'}"))
     sim.close()
-    if learner is not None:
+    if hasattr(learner, "close"):
         learner.close()
     return 0
 

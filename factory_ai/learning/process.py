@@ -182,7 +182,9 @@ class ProcessEstimator:
     def update_from_outcome(self, outcome: PickOutcome, applied: Corrections | None = None) -> bool:
         """`update` from a PickOutcome; False when it carries no usable measurement."""
         if (
-            outcome.result not in (PickResult.IN_BIN, PickResult.DROPPED)
+            # A miss with a measured offset (the part under the cup, off-centre) is the most
+            # informative outcome of all: it is what a large systematic error looks like.
+            outcome.result not in (PickResult.IN_BIN, PickResult.DROPPED, PickResult.MISSED)
             or outcome.offset_part_cup_base_m is None
             or not np.isfinite(getattr(outcome, "v_belt_pred_mps", float("nan")))
             or not np.isfinite(getattr(outcome, "lead_time_s", float("nan")))
@@ -226,3 +228,41 @@ class ProcessEstimator:
         self.n_rejected = int(d.get("n_rejected", 0))
         self.n_skipped = int(d.get("n_skipped", 0))
         self._published = self.corrections()
+
+
+class ProcessLearner:
+    """Learns only the process corrections, from pick outcomes, in memory (no classifier to tune).
+
+    For a cell inspected by something other than our classifier (the twin's ground truth in
+    `factory-ai demo --inspection truth`): it has the learner's recording interface, so the
+    pipeline treats it like `FeedbackLearner`, but verdicts and labels are not kept.
+    """
+
+    live_model = None
+    threshold = float("nan")
+
+    def __init__(self, config: ProcessConfig | None = None) -> None:
+        self.estimator = ProcessEstimator(config or ProcessConfig())
+
+    @property
+    def corrections(self) -> Corrections:
+        """The bounded corrections in force."""
+        return self.estimator.corrections()
+
+    def record_verdict(self, verdict: object, crop: object = None) -> None:
+        """Verdicts carry nothing for the process estimate."""
+
+    def record_label(self, label: object) -> None:
+        """Labels carry nothing for the process estimate."""
+
+    def record_pick(self, outcome: PickOutcome, applied: Corrections | None = None) -> Corrections:
+        """Update the estimate from one pick; returns the corrections to apply."""
+        self.estimator.update_from_outcome(outcome, self.corrections if applied is None else applied)
+        return self.estimator.corrections()
+
+    def maybe_update(self) -> None:
+        """Nothing is ever due: the estimate updates with every pick."""
+
+    def summary(self) -> dict:
+        """Corrections and counts, for the run's metrics."""
+        return {"corrections": self.corrections.as_dict(), "picks_used": self.estimator.n_updates}
