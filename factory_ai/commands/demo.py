@@ -13,7 +13,7 @@ import numpy as np
 
 HELP = "Run the simulated cell (twin + full pipeline) and write metrics.json, report.html, run.mcap."
 
-SCENARIOS = ("default", "drift", "new-defect")
+SCENARIOS = ("default", "drift")
 log = logging.getLogger(__name__)
 
 
@@ -26,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "first and last 20 picks are different picks)")
     parser.add_argument("--belt-speed", type=float, default=None, help="m/s (default: config/cell.yaml)")
     parser.add_argument("--scenario", choices=SCENARIOS, default="default",
-                        help="drift: camera 5 mm off + 40 ms unmodelled latency; "
-                        "new-defect: an unseen defect type appears halfway")
+                        help="drift: the twin's camera 5 mm off the calibrated pose and 40 ms unmodelled "
+                        "frame latency; the learner must find and correct both")
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory")
     parser.add_argument("--weights", type=Path, default=None, help="classifier weights (default: shipped)")
     parser.add_argument("--inspection", choices=("auto", "model", "truth"), default="auto",
