@@ -1,5 +1,6 @@
 """factory_ai: adaptive pick-and-reject for robot arms over a conveyor."""
 
+import sys
 from pathlib import Path
 
 __version__ = "0.1.0"
@@ -8,7 +9,8 @@ __version__ = "0.1.0"
 def package_root() -> Path:
     """Directory holding urdf/, config/ and launch/ (the repo root or the ROS share dir)."""
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent, here / "_share"):
+    # a source checkout or editable install; a plain `pip install` (data_files under the prefix)
+    for candidate in (here.parent, Path(sys.prefix) / "share" / "factory_ai"):
         if (candidate / "config" / "cell.yaml").is_file():
             return candidate
     try:  # installed by colcon: data files live in the ament share directory
