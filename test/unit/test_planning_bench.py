@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+import pytest
+
 import numpy as np
 from planning_helpers import make_planner
 
@@ -25,6 +27,8 @@ def test_scenes_are_seeded_and_cover_moving_starts():
 
 
 def test_bench_reports_ours_and_the_peer(capsys):
+    # The peer is a benchmark dependency (requirements.txt), not one a ROS install carries.
+    pytest.importorskip("ompl", reason="the OMPL peer is installed with requirements.txt, not requirements-ros.txt")
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
     figures = bench.run(parser.parse_args(["--scenes", "4", "--seed", "3"]))
