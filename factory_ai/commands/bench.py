@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import json
 import sys
 from pathlib import Path
 
@@ -38,10 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _write(path: Path, figures: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    from factory_ai.cell.report import write_json_atomic
+
+    write_json_atomic(path, figures)
 
 
 def run(args: argparse.Namespace) -> int:
